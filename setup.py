@@ -22,7 +22,7 @@ def split_reqs(key): return cfg.get(key, '').split()
 requirements = split_reqs('requirements')
 dev_requirements = split_reqs('dev_requirements')
 bench_requirements = split_reqs('bench_requirements')
-scripts = [s.strip() for s in cfg.get('console_scripts', '').split('\n') if s.strip()]
+scripts = cfg.get('console_scripts', '').split()
 
 setuptools.setup(
     name=cfg['lib_name'],
