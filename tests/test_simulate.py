@@ -1,0 +1,127 @@
+"Fidelity of the anomaly simulator against the official numbers (spec §2.3, §2.5) and the texture reader on nested folders."
+import warnings
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from draem_nb.core import ImageLoadError
+from draem_nb.perlin import perlin_masks, perlin_noise
+from draem_nb.augment import AUG_OPS, augment, OFFICIAL_OPS, PAPER_OPS
+from draem_nb.simulate import AnomalySimulator, PRESETS, builtin_textures, load_textures, texture_files
+
+def smooth_imgs(n, sz, seed):
+    g = torch.Generator().manual_seed(seed)
+    return torch.nn.functional.interpolate(torch.rand(n, 3, 8, 8, generator=g), size=sz, mode='bilinear').clamp(0, 1)
+
+def test_mask_statistics_2000_at_256():
+    "Official sampling: mean area 4.85 %, empty 5.3 % of the anomaly-branch masks (2,000 draws at 256x256)."
+    g = torch.Generator().manual_seed(0)
+    ms = torch.cat([perlin_masks(200, 256, generator=g) for _ in range(10)])
+    area = ms.flatten(1).mean(1)
+    assert abs(area.mean().item() - 0.049) < 0.01, area.mean()
+    assert abs((area == 0).float().mean().item() - 0.05) < 0.02, (area == 0).float().mean()
+    assert abs(area.median().item() - 0.046) < 0.01, area.median()
+
+def test_simulator_statistics_code_preset():
+    "About half the batch anomalous (0.5 x 0.95), beta in (0.2, 1], output in [0, 1], untouched outside the mask."
+    bank = builtin_textures(64)
+    sim = AnomalySimulator(bank)
+    g = torch.Generator().manual_seed(1)
+    has, betas = [], []
+    for i in range(16):
+        x = smooth_imgs(32, 64, i)
+        img_t, aug, msk, h = sim(x, generator=g)
+        assert 0 <= aug.min() and aug.max() <= 1
+        out = msk.expand_as(aug) == 0
+        assert torch.equal(aug[out], img_t[out])
+        assert torch.equal(aug[h == 0], img_t[h == 0])
+        assert set(msk.unique().tolist()) <= {0., 1.}
+        assert torch.equal(h, (msk.flatten(1).amax(1) > 0).float())
+        has.append(h); betas.append(sim.last['beta'])
+    has, betas = torch.cat(has), torch.cat(betas)
+    assert abs(has.mean().item() - 0.474) < 0.05, has.mean()
+    assert betas.min() > 0.2 and betas.max() <= 1.0
+    assert betas.min() < 0.25 and betas.max() > 0.95  # the whole range is used
+
+def test_beta_is_the_texture_weight():
+    "With p_anomaly 1 and a fixed beta the masked pixels are exactly (1-beta) I + beta A."
+    bank = torch.ones(1, 3, 32, 32)  # a white texture, no augmentation
+    sim = AnomalySimulator(bank, p_anomaly=1., beta=0.25, n_ops=0, rotate_p=0.)
+    x = torch.full((4, 3, 32, 32), 0.2)
+    img_t, aug, msk, has = sim(x, generator=torch.Generator().manual_seed(0))
+    m = msk.expand_as(aug) == 1
+    assert m.any()
+    torch.testing.assert_close(aug[m], torch.full_like(aug[m], 0.75*0.2 + 0.25))
+
+def test_paper_preset():
+    sim = AnomalySimulator(builtin_textures(32), preset='paper', p_anomaly=1.)
+    assert sim.cfg['ops'] == PAPER_OPS and sim.cfg['rotate'] == (-45., 45.)
+    g = torch.Generator().manual_seed(0)
+    betas = torch.cat([(sim(smooth_imgs(16, 32, i), generator=g), sim.last['beta'])[1] for i in range(10)])
+    assert betas.min() >= 0.1 and betas.max() <= 1.0 and betas.min() < 0.2
+
+def test_paper_threshold_is_sampled():
+    g = torch.Generator().manual_seed(0)
+    ms = torch.cat([perlin_masks(200, 64, thresh=PRESETS['paper']['thresh'], generator=g) for _ in range(3)])
+    area = ms.flatten(1).mean(1)
+    assert 0.035 < area.mean() < 0.08
+
+def test_bad_input():
+    sim = AnomalySimulator(builtin_textures(32))
+    x = torch.rand(2, 3, 32, 32)
+    for bad, msg in [(x*2, 'values in [0, 1]'), (x[:, :2], '(B, 3, H, W)'), ((x*255).byte(), 'float batch'), (x.numpy(), 'torch.Tensor')]:
+        with pytest.raises((ValueError, TypeError), match=None) as e: sim(bad)
+        assert msg in str(e.value), (msg, e.value)
+    with pytest.raises(ValueError, match='texture bank is empty'): AnomalySimulator(torch.zeros(0, 3, 8, 8))
+
+def test_reproducible_and_no_global_rng_when_generator_given():
+    sim = AnomalySimulator(builtin_textures(32))
+    x = smooth_imgs(8, 32, 0)
+    a = sim(x, generator=torch.Generator().manual_seed(5))
+    torch.manual_seed(123); state = torch.get_rng_state()
+    b = sim(x, generator=torch.Generator().manual_seed(5))
+    assert torch.equal(state, torch.get_rng_state())
+    for u, v in zip(a, b): assert torch.equal(u, v)
+
+def test_every_op_per_sample_parameters():
+    "A batch of 4 identical images gets 4 different results from every random op."
+    x = smooth_imgs(1, 32, 0).repeat(4, 1, 1, 1)
+    for name, f in AUG_OPS.items():
+        if name in ('invert', 'equalize'): continue
+        y = f(x, generator=torch.Generator().manual_seed(2))
+        assert len({tuple(t.flatten()[:64].tolist()) for t in y}) > 1, name
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='no CUDA device')
+def test_cuda_matches_shapes():
+    sim = AnomalySimulator(builtin_textures(32))
+    x = smooth_imgs(8, 32, 0).cuda()
+    img_t, aug, msk, has = sim(x, generator=torch.Generator(device='cuda').manual_seed(0))
+    assert aug.device.type == 'cuda' and msk.shape == (8, 1, 32, 32)
+    assert torch.equal(aug[msk.expand_as(aug) == 0], img_t[msk.expand_as(aug) == 0])
+
+def _save(p, fmt):
+    p.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.random.default_rng(len(str(p))).integers(0, 256, (20, 24, 3), dtype=np.uint8)).save(p, format=fmt)
+
+def test_texture_reader_nested(tmp_path):
+    for rel, fmt in [('a/x1.jpg', 'JPEG'), ('a/b/c/x2.png', 'PNG'), ('x3.BMP', 'BMP'), ('d/x4.jpeg', 'JPEG')]: _save(tmp_path/rel, fmt)
+    (tmp_path/'readme.txt').write_text('not an image')
+    fs = texture_files(tmp_path)
+    assert fs == sorted(fs)
+    assert {f.name for f in fs} == {'x1.jpg', 'x2.png', 'x3.BMP', 'x4.jpeg'}
+    bank = load_textures(tmp_path, size=16)
+    assert bank.shape == (4, 3, 16, 16) and 0 <= bank.min() and bank.max() <= 1
+    (tmp_path/'a'/'bad.png').write_bytes(b'\x89PNG broken')
+    with pytest.raises(ImageLoadError, match='bad.png'): load_textures(tmp_path, size=16)
+    with warnings.catch_warnings(record=True) as ws:
+        warnings.simplefilter('always')
+        assert len(load_textures(tmp_path, size=16, skip_bad=True)) == 4
+    assert any('skipped 1 unreadable' in str(w.message) for w in ws)
+    with pytest.raises(FileNotFoundError, match='nothere'): texture_files(tmp_path/'nothere')
+    (tmp_path/'empty').mkdir()
+    with pytest.raises(FileNotFoundError, match='empty'): texture_files(tmp_path/'empty')
+
+def test_builtin_bank():
+    b = builtin_textures(32)
+    assert len(b) >= 12 and b.shape[1:] == (3, 32, 32)
+    with pytest.warns(UserWarning, match='built-in'): load_textures(size=32)
