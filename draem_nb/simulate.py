@@ -14,7 +14,8 @@ from .perlin import perlin_masks, perlin_noise, rotate, sample_param
 from .augment import augment, OFFICIAL_OPS, PAPER_OPS
 
 # %% auto #0
-__all__ = ['PRESETS', 'texture_files', 'builtin_textures', 'load_textures', 'blend', 'AnomalySimulator', 'eq4_demo']
+__all__ = ['PRESETS', 'texture_files', 'builtin_textures', 'builtin_texture_names', 'load_textures', 'blend', 'AnomalySimulator',
+           'eq4_demo']
 
 # %% ../nbs/03_simulate.ipynb #6e2d5c78
 def texture_files(folder, # a folder of texture images, nested to any depth (e.g. `dtd/images`)
@@ -52,19 +53,30 @@ def _procedural(sz:int)->list:
     noise = resize(torch.rand(1, 3, sz//8, sz//8, generator=g), sz)[0]
     return [stripes, checkers, dots, waves, marble, noise]
 
+_PROC = ('stripes', 'checkers', 'dots', 'waves', 'marble', 'noise')
+
 @lru_cache(maxsize=4)
-def _builtin(size:int)->torch.Tensor:
+def _builtin(size:int)->tuple:
     import skimage.data
-    texs = []
+    texs, names = [], []
     for name in _SKI:
-        try: texs.append(resize(_square(getattr(skimage.data, name)()), size))
+        try: texs.append(resize(_square(getattr(skimage.data, name)()), size)); names.append(name)
         except Exception: pass  # a scikit-image without this image (or one that would download it): skip it
-    return torch.stack(texs + _procedural(size)).clamp(0, 1)
+    return torch.stack(texs + _procedural(size)).clamp(0, 1), tuple(names) + _PROC
 
 def builtin_textures(size:int=256, # side of the square textures
+                     exclude=(), # names to leave out, e.g. ('brick',) when the normal images are brick (see `builtin_texture_names`)
                     )->torch.Tensor:
     "A bank of at least 12 textures (N, 3, size, size) in [0, 1] that needs no download: scikit-image's images and procedural patterns."
-    return _builtin(size).clone()
+    bank, names = _builtin(size)
+    unknown = set(exclude) - set(_SKI) - set(_PROC)
+    if unknown: raise ValueError(f'unknown built-in texture(s) {sorted(unknown)}; known: {list(_SKI + _PROC)}')
+    keep = [i for i, n in enumerate(names) if n not in set(exclude)]
+    return bank[keep].clone()
+
+def builtin_texture_names(size:int=256)->list:
+    "The names of `builtin_textures(size)`, in order."
+    return list(_builtin(size)[1])
 
 # %% ../nbs/03_simulate.ipynb #a0597dc9
 def load_textures(folder=None, # folder of texture images (any depth); `None`: the built-in bank

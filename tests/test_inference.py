@@ -23,8 +23,8 @@ def test_predict_folder_writes_heatmaps_and_scores(setup):
     assert len(rows) == n
     for r in rows:
         assert (tmp/'out'/r['heatmap']).exists()
-        assert r['anomalous'] == str(int(float(r['score']) > 0.3))
-    assert p.anomalous.tolist() == [float(s) > 0.3 for s in p.scores]
+        assert r['anomalous'] == str(int(float(r['score']) >= 0.3))
+    assert p.anomalous.tolist() == [float(s) >= 0.3 for s in p.scores]
 
 def test_predict_streams_without_keeping_maps(setup):
     tmp, root, model = setup
