@@ -10,109 +10,165 @@ import torchvision.transforms.v2.functional as TF
 from .perlin import rotate
 
 # %% auto #0
-__all__ = ['AUG_OPS', 'OFFICIAL_OPS', 'PAPER_OPS', 'aug_gamma', 'aug_brightness', 'smooth3', 'aug_sharpness', 'rgb2hsv',
-           'hsv2rgb', 'aug_hue_sat', 'aug_solarize', 'aug_posterize', 'aug_invert', 'aug_autocontrast', 'aug_equalize',
-           'aug_rotate', 'augment', 'apply_ops']
+__all__ = ['AUG_PARAMS', 'AUG_OPS', 'OFFICIAL_OPS', 'PAPER_OPS', 'aug_gamma', 'aug_brightness', 'smooth3', 'aug_sharpness',
+           'rgb2hsv', 'hsv2rgb', 'aug_hue_sat', 'aug_solarize', 'aug_posterize', 'aug_invert', 'autocontrast_range',
+           'aug_autocontrast', 'equalize_lut', 'aug_equalize', 'aug_rotate', 'draw_augment', 'augment', 'apply_ops']
 
 # %% ../nbs/02_augment.ipynb #faa93e83
-def _u(n, lo, hi, g, x, *shape):
-    "Uniform draws (n, *shape) in [lo, hi) on `x`'s device."
-    return lo + (hi - lo) * torch.rand(n, *shape, generator=g, device=x.device)
+def _u(n, lo, hi, g, dev, *shape):
+    "Uniform draws (n, *shape) in [lo, hi) on device `dev`."
+    return lo + (hi - lo) * torch.rand(n, *shape, generator=g, device=dev)
 
 def _bc(v): return v.reshape(-1, *([1] * 3)) if v.ndim == 1 else v[..., None, None]  # (n,) or (n,C) -> broadcast over (n,C,H,W)
+
+AUG_PARAMS = {  # each op's random parameters for n samples: (n, generator, device) -> {name: (n, ...) tensor}
+    'gamma':        lambda n, g, d: dict(gamma=_u(n, 0.5, 2.0, g, d, 3)),
+    'brightness':   lambda n, g, d: dict(mul=_u(n, 0.8, 1.2, g, d), add=_u(n, -30/255, 30/255, g, d)),
+    'sharpness':    lambda n, g, d: dict(factor=_u(n, 0.0, 2.0, g, d)),
+    'hue_sat':      lambda n, g, d: dict(hue=_u(n, -50/255, 50/255, g, d), sat=_u(n, -50/255, 50/255, g, d)),
+    'solarize':     lambda n, g, d: dict(thresh=_u(n, 32/255, 128/255, g, d), apply=torch.rand(n, generator=g, device=d) < 0.5),
+    'posterize':    lambda n, g, d: dict(bits=torch.randint(1, 9, (n,), generator=g, device=d)),
+    'invert':       lambda n, g, d: {},
+    'autocontrast': lambda n, g, d: dict(cutoff=torch.randint(0, 21, (n,), generator=g, device=d)),
+    'equalize':     lambda n, g, d: {},
+    'rotate':       lambda n, g, d: dict(deg=_u(n, -45., 45., g, d)),
+}
+
+def _params(name, x, g, **given):
+    "The op's parameters in the order given: those passed, the others drawn per sample by `AUG_PARAMS[name]`."
+    if any(v is None for v in given.values()):
+        drawn = AUG_PARAMS[name](len(x), g, x.device)
+        given = {k: drawn[k] if v is None else v for k, v in given.items()}
+    return tuple(given.values())
 
 # %% ../nbs/02_augment.ipynb #82363847
 def aug_gamma(x, gamma=None, generator=None):
     "Gamma contrast `x**gamma`, one gamma per sample and channel ~ U(0.5, 2) (official op 0)."
-    if gamma is None: gamma = _u(len(x), 0.5, 2.0, generator, x, 3)
-    return x.clamp(0, 1) ** _bc(gamma)
+    gamma, = _params('gamma', x, generator, gamma=gamma)
+    return torch.exp(_bc(gamma) * x.clamp(0, 1).log())   # x**gamma, 3x cheaper than pow here; log 0 = -inf gives 0
 
 def aug_brightness(x, mul=None, add=None, generator=None):
     "Brightness `Y*mul + add` on the luma, chroma kept; mul ~ U(0.8, 1.2), add ~ U(-30, 30)/255 (official op 1)."
-    if mul is None: mul = _u(len(x), 0.8, 1.2, generator, x)
-    if add is None: add = _u(len(x), -30/255, 30/255, generator, x)
+    mul, add = _params('brightness', x, generator, mul=mul, add=add)
     Y = (0.299*x[:, :1] + 0.587*x[:, 1:2] + 0.114*x[:, 2:])
     return (x + Y*(_bc(mul) - 1) + _bc(add)).clamp(0, 1)  # in YCbCr a change of Y moves R, G and B alike
+
+def _box3(x):
+    "3x3 box sums of the interior pixels, separably."
+    rows = x[..., :-2, :] + x[..., 1:-1, :] + x[..., 2:, :]
+    return rows[..., :-2] + rows[..., 1:-1] + rows[..., 2:]
 
 def smooth3(x):
     "PIL's SMOOTH filter `[[1,1,1],[1,5,1],[1,1,1]]/13`, borders kept: the image `adjust_sharpness(x, 0)` blends with."
     out = x.clone()
-    out[..., 1:-1, 1:-1] = (F.avg_pool2d(x, 3, 1)*9 + 4*x[..., 1:-1, 1:-1]) / 13
+    out[..., 1:-1, 1:-1] = (_box3(x) + 4*x[..., 1:-1, 1:-1]) / 13
     return out
 
 def aug_sharpness(x, factor=None, generator=None):
-    "PIL's sharpness: blend the image with its smoothed version by `factor` ~ U(0, 2) (official op 2)."
-    if factor is None: factor = _u(len(x), 0.0, 2.0, generator, x)
-    blur = smooth3(x)
-    return (blur + _bc(factor)*(x - blur)).clamp(0, 1)
+    "PIL's sharpness: blend the image with its smoothed version by `factor` ~ U(0, 2), i.e. `(1-f)*smooth3(x) + f*x`; borders kept (official op 2)."
+    factor, = _params('sharpness', x, generator, factor=factor)
+    f = _bc(factor)
+    out = x.clone()
+    c = x[..., 1:-1, 1:-1]
+    out[..., 1:-1, 1:-1] = (1 - f)/13 * _box3(x) + ((1 - f)*4/13 + f) * c   # the box sum holds the centre once already
+    return out.clamp(0, 1)
 
 # %% ../nbs/02_augment.ipynb #8ebb51eb
 def rgb2hsv(x):
     "RGB batch (B, 3, H, W) in [0, 1] to HSV, hue in turns [0, 1)."
-    mx, amx = x.max(1); mn = x.min(1).values
-    d = mx - mn
-    s = torch.where(mx > 0, d / mx.clamp_min(1e-12), torch.zeros_like(mx))
-    dd = d.clamp_min(1e-12)
     r, g, b = x.unbind(1)
-    h = torch.where(amx == 0, (g - b) / dd, torch.where(amx == 1, 2 + (b - r) / dd, 4 + (r - g) / dd))
-    h = torch.where(d > 0, (h / 6) % 1.0, torch.zeros_like(h))
-    return torch.stack([h, s, mx], 1)
+    mx, mn = x.amax(1), x.amin(1)
+    d = mx - mn
+    dd = d.clamp_min(1e-12)                        # grey pixels (d = 0): every hue term below is 0
+    isr = (r == mx).to(x.dtype)                    # the maximal channel (the first one on ties)
+    isg = (g == mx).to(x.dtype) * (1 - isr)
+    h6 = isr*(g - b) + isg*(2*dd + b - r) + (1 - isr - isg)*(4*dd + r - g)
+    h = (h6 / (6*dd) + 1).frac()                   # in turns, [0, 1)
+    return torch.stack([h, d / mx.clamp_min(1e-12), mx], 1)
 
 def hsv2rgb(x):
     "HSV batch (hue in turns) back to RGB."
     h, s, v = x.unbind(1)
-    k = (torch.tensor([5., 3., 1.], device=x.device)[None, :, None, None] + h[:, None]*6) % 6
-    return v[:, None] - (v*s)[:, None] * (torch.minimum(k, 4 - k)).clamp(0, 1)
+    k = 6*(torch.tensor([5/6, 3/6, 1/6], device=x.device).view(1, 3, 1, 1) + h[:, None]).frac()   # (n + 6h) mod 6
+    return v[:, None] - (v*s)[:, None] * torch.minimum(k, 4 - k).clamp(0, 1)
 
 def aug_hue_sat(x, hue=None, sat=None, generator=None):
     "Add to hue and saturation, separate draws ~ U(-50, 50)/255 (hue in turns: 50/255 is 71 deg) (official op 3)."
-    if hue is None: hue = _u(len(x), -50/255, 50/255, generator, x)
-    if sat is None: sat = _u(len(x), -50/255, 50/255, generator, x)
+    hue, sat = _params('hue_sat', x, generator, hue=hue, sat=sat)
     h, s, v = rgb2hsv(x.clamp(0, 1)).unbind(1)
-    h = (h + hue[:, None, None]) % 1.0
+    h = (h + hue[:, None, None] + 1).frac()
     s = (s + sat[:, None, None]).clamp(0, 1)
     return hsv2rgb(torch.stack([h, s, v], 1)).clamp(0, 1)
 
 # %% ../nbs/02_augment.ipynb #9d52cce7
 def aug_solarize(x, thresh=None, apply=None, generator=None):
     "Invert the pixels at or above `thresh` ~ U(32, 128)/255, in a random half of the samples (official op 4, p 0.5)."
-    if thresh is None: thresh = _u(len(x), 32/255, 128/255, generator, x)
-    if apply is None: apply = torch.rand(len(x), generator=generator, device=x.device) < 0.5
-    sol = torch.where(x >= _bc(thresh), 1 - x, x)
-    return torch.where(_bc(apply), sol, x).clamp(0, 1)
+    thresh, apply = _params('solarize', x, generator, thresh=thresh, apply=apply)
+    t = _bc(torch.where(apply, thresh, 2.))                # 2: never reached, the sample is left alone
+    flip = (x - t).sign().add(1).clamp(0, 1)               # 1 where x >= t (as arithmetic: faster than a bool mask here)
+    return (x + flip*(1 - 2*x)).clamp(0, 1)
 
 def aug_posterize(x, bits=None, generator=None):
     "Keep the top `bits` ~ U{1..8} bits of each 8-bit value (official op 5)."
-    if bits is None: bits = torch.randint(1, 9, (len(x),), generator=generator, device=x.device)
+    bits, = _params('posterize', x, generator, bits=bits)
     q = (2 ** (8 - bits)).float()
     v = (x.clamp(0, 1) * 255).round()
-    return torch.div(v, _bc(q), rounding_mode='floor') * _bc(q) / 255
+    return (v / _bc(q)).floor() * _bc(q) / 255             # exact: v is a whole number, q a power of 2
 
 def aug_invert(x, generator=None):
     "`1 - x` (official op 6)."
     return TF.invert(x.clamp(0, 1))
 
 # %% ../nbs/02_augment.ipynb #92f0f491
-def aug_autocontrast(x, cutoff=None, generator=None):
-    "PIL's autocontrast per channel: cut `cutoff` ~ U{0..20} % of the pixels at each end, stretch the rest to [0, 1] (official op 7)."
-    if cutoff is None: cutoff = torch.randint(0, 21, (len(x),), generator=generator, device=x.device)
-    n, C = x.shape[:2]
-    v = (x.clamp(0, 1) * 255).round().long().flatten(2)                    # (n, C, HW) 8-bit values
-    hist = torch.zeros(n, C, 256, device=x.device).scatter_add_(-1, v, torch.ones_like(v, dtype=torch.float))
-    cut = (v.shape[-1] * cutoff.float() / 100).floor()[:, None, None]
+def _hist8(q):
+    "Histograms (n, C, 256) of the 8-bit levels `q` (n, C, H, W), per sample and channel, as float counts (exact up to 2**24 pixels)."
+    q = q.flatten(2)
+    return torch.zeros(*q.shape[:2], 256, device=q.device).scatter_add_(-1, q, torch.ones(1, device=q.device).expand(q.shape))
+
+def _q255(x): return (x.clamp(0, 1) * 255).round().long()     # float -> nearest 8-bit level (PIL's view of the image)
+def _q8(x): return (x.clamp(0, 1) * 255.999).long()           # float -> 8-bit level, torchvision's `to_dtype(uint8, scale=True)`
+
+def _autocontrast_from_hist(hist, cutoff):
+    "(lo, hi) (n, C) grey levels of PIL's autocontrast from 8-bit histograms, cutting `cutoff` % of the pixels at each end."
+    cut = (hist[:, :1].sum(-1, keepdim=True) * cutoff.float()[:, None, None] / 100).floor()
     lo = (hist.cumsum(-1) <= cut).sum(-1)                                   # first level past the low cut
     hi = 255 - (hist.flip(-1).cumsum(-1) <= cut).sum(-1)                    # last level before the high cut
-    lo, hi = lo[..., None, None].float(), hi[..., None, None].float()
-    out = ((x * 255 - lo) / (hi - lo).clamp_min(1)).clamp(0, 1)
-    return torch.where(hi > lo, out, x).clamp(0, 1)                         # flat channel: unchanged, as PIL
+    flat = hi <= lo                                                         # PIL leaves such a channel alone: stretch 0..255 is the identity
+    return torch.where(flat, 0, lo).float(), torch.where(flat, 255, hi).float()
+
+def autocontrast_range(x, cutoff):
+    "The grey levels (lo, hi) (n, C) that PIL's autocontrast stretches to 0 and 255, after cutting `cutoff` % of the pixels at each end."
+    return _autocontrast_from_hist(_hist8(_q255(x)), cutoff)
+
+def _stretch(x, lo, hi): return ((x * 255 - lo) / (hi - lo)).clamp(0, 1)   # lo -> 0, hi -> 1, lo and hi broadcast against x
+
+def aug_autocontrast(x, cutoff=None, generator=None):
+    "PIL's autocontrast per channel: cut `cutoff` ~ U{0..20} % of the pixels at each end, stretch the rest to [0, 1] (official op 7)."
+    cutoff, = _params('autocontrast', x, generator, cutoff=cutoff)
+    lo, hi = autocontrast_range(x, cutoff)
+    return _stretch(x, _bc(lo), _bc(hi))
+
+def _equalize_from_hist(hist):
+    "PIL's equalisation tables (n, C, 256) from 8-bit histograms, as values in [0, 1]; the identity where PIL leaves a channel alone."
+    hist = hist.long()
+    top = 255 - (hist.flip(-1) > 0).long().argmax(-1, keepdim=True)         # the highest level present
+    step = (hist.sum(-1, keepdim=True) - hist.gather(-1, top)) // 255       # (n, C, 1): pixels below the top level / 255
+    cum = hist.cumsum(-1)[..., :-1]
+    lut = torch.cat([torch.zeros_like(step), (cum + step // 2) // step.clamp_min(1)], -1).clamp(0, 255)
+    return torch.where(step > 0, lut, torch.arange(256, device=hist.device)).float() * (1 / 255)
+
+def equalize_lut(x):
+    "PIL's equalisation table (n, C, 256) per sample and channel of `x`, as values in [0, 1]."
+    return _equalize_from_hist(_hist8(_q8(x)))
 
 def aug_equalize(x, generator=None):
-    "Histogram equalisation per image and channel, torchvision's `equalize` (official op 8)."
-    return TF.equalize(x.clamp(0, 1))
+    "Histogram equalisation per image and channel, PIL's rule as in torchvision's `equalize` (official op 8)."
+    q = _q8(x)
+    return _equalize_from_hist(_hist8(q)).gather(-1, q.flatten(2)).view_as(x)
 
 def aug_rotate(x, deg=None, generator=None):
     "Rotate by `deg` ~ U(-45, 45) degrees, bilinear, zero fill (official op 9)."
-    if deg is None: deg = _u(len(x), -45., 45., generator, x)
+    deg, = _params('rotate', x, generator, deg=deg)
     return rotate(x, deg).clamp(0, 1)
 
 # %% ../nbs/02_augment.ipynb #386e4d27
@@ -123,24 +179,52 @@ OFFICIAL_OPS = tuple(AUG_OPS)  # the code's 10, in the order of its list
 PAPER_OPS = ('posterize', 'sharpness', 'solarize', 'equalize', 'brightness', 'hue_sat', 'autocontrast')  # the paper's 7
 
 # %% ../nbs/02_augment.ipynb #b1b9ff80
+def _check_ops(ops, n_ops):
+    ops = tuple(ops)
+    bad = [o for o in ops if o not in AUG_OPS]
+    if bad: raise ValueError(f'unknown augmentation op(s) {bad}; known: {list(AUG_OPS)}')
+    if not 0 <= n_ops <= len(ops): raise ValueError(f'n_ops={n_ops} must be between 0 and the number of ops ({len(ops)})')
+    return ops
+
+def draw_augment(n:int, # number of samples
+                 ops=OFFICIAL_OPS, # names from `AUG_OPS` to draw from
+                 n_ops:int=3, # ops per sample
+                 generator:torch.Generator|None=None, # RNG on `device`
+                 device=None,
+                ):
+    "Every random draw of `augment` for `n` samples: `(choice, params)`, the (n, n_ops) indices into `ops` and each op's parameters for all n."
+    ops = _check_ops(ops, n_ops)
+    choice = torch.rand(n, len(ops), generator=generator, device=device).argsort(1)[:, :n_ops]  # a random permutation's prefix
+    return choice, {name: AUG_PARAMS[name](n, generator, device) for name in ops}
+
+def _take(prm:dict, idx): return {k: v[idx] for k, v in prm.items()}
+
 def augment(x:torch.Tensor, # (B, 3, H, W) textures in [0, 1]
             ops=OFFICIAL_OPS, # names from `AUG_OPS` to draw from (`PAPER_OPS` for the paper's 7)
             n_ops:int=3, # ops per sample, distinct, applied in the drawn order
             generator:torch.Generator|None=None, # RNG on `x.device`
             return_choice:bool=False, # also return the (B, n_ops) indices into `ops` that each sample drew
+            draws=None, # `(choice, params)` from `draw_augment` instead of drawing here
            ):
     "Apply `n_ops` randomly chosen distinct ops from `ops` to each sample, with per-sample parameters."
-    ops = tuple(ops)
-    bad = [o for o in ops if o not in AUG_OPS]
-    if bad: raise ValueError(f'unknown augmentation op(s) {bad}; known: {list(AUG_OPS)}')
-    if not 0 <= n_ops <= len(ops): raise ValueError(f'n_ops={n_ops} must be between 0 and the number of ops ({len(ops)})')
-    B = x.shape[0]
-    choice = torch.rand(B, len(ops), generator=generator, device=x.device).argsort(1)[:, :n_ops]
-    out = x.clone()
-    for pos in range(n_ops):
+    if draws is None: draws = draw_augment(len(x), ops, n_ops, generator, x.device)
+    choice, params = draws
+    ops = _check_ops(ops, choice.shape[1])
+    K = choice.shape[1]
+    if K == 0: return (x.clone(), choice) if return_choice else x.clone()
+    # keep the batch sorted by the op each sample draws at the current position: every op then reads a slice,
+    # and its result is written straight to where the sample sits for the next position (one copy per position)
+    order = choice[:, 0].argsort(stable=True)                      # sample at each row
+    out = x[order]
+    for pos in range(K):
+        nxt = choice[:, pos + 1].argsort(stable=True) if pos + 1 < K else torch.arange(len(x), device=x.device)
+        dest = torch.empty_like(nxt); dest[nxt] = torch.arange(len(x), device=x.device)
+        dest, new = dest[order], torch.empty_like(out)
+        bounds = [0] + torch.bincount(choice[order, pos], minlength=len(ops)).cumsum(0).tolist()
         for k, name in enumerate(ops):
-            idx = (choice[:, pos] == k).nonzero()[:, 0]
-            if len(idx): out[idx] = AUG_OPS[name](out[idx], generator=generator)
+            a, b = bounds[k], bounds[k + 1]
+            if a < b: new[dest[a:b]] = AUG_OPS[name](out[a:b], **_take(params[name], order[a:b]))
+        out, order = new, nxt
     return (out, choice) if return_choice else out
 
 # %% ../nbs/02_augment.ipynb #db45dbef

@@ -55,11 +55,12 @@ def rotate(x:torch.Tensor, # (B, C, H, W) batch
     "Rotate each image of `x` about its centre by its own angle, filling with zeros."
     B, C, H, W = x.shape
     a = torch.as_tensor(deg, dtype=torch.float32, device=x.device).expand(B) * (math.pi/180)
-    cos, sin = a.cos(), a.sin()
-    theta = torch.zeros(B, 2, 3, device=x.device)
-    theta[:, 0, 0], theta[:, 0, 1] = cos, -sin * H / W
-    theta[:, 1, 0], theta[:, 1, 1] = sin * W / H, cos
-    grid = F.affine_grid(theta, (B, C, H, W), align_corners=False)
+    cos, sin = a.cos()[:, None, None], a.sin()[:, None, None]
+    xn = (2*torch.arange(W, device=x.device) + 1) / W - 1             # pixel centres in [-1, 1] (align_corners=False)
+    yn = ((2*torch.arange(H, device=x.device) + 1) / H - 1)[:, None]
+    grid = torch.empty(B, H, W, 2, device=x.device)                    # what `affine_grid` builds, for half the cost
+    grid[..., 0] = cos*xn - (sin*H/W)*yn
+    grid[..., 1] = (sin*W/H)*xn + cos*yn
     return F.grid_sample(x.float(), grid, mode=mode, padding_mode='zeros', align_corners=False)
 
 # %% ../nbs/01_perlin.ipynb #f6fa7086
@@ -92,7 +93,7 @@ def perlin_masks(bs:int, # number of masks
     noise = perlin_noise(scales.to(device), size, generator=generator)[:, None]
     noise = rotate(noise, sample_param(rot, bs, generator, device))
     thr = sample_param(thresh, bs, generator, device)
-    msk = (noise > thr[:, None, None, None]).float()
+    msk = (noise - thr[:, None, None, None]).sign().clamp(0, 1)   # 1 where noise > thr, as arithmetic (cheaper than a bool mask)
     return (msk, noise) if return_noise else msk
 
 # %% ../nbs/01_perlin.ipynb #88393f72

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from .core import IMG_EXTS, ImageLoadError, load_image, resize
 from .perlin import perlin_masks, perlin_noise, rotate, sample_param
-from .augment import augment, OFFICIAL_OPS, PAPER_OPS
+from .augment import augment, draw_augment, OFFICIAL_OPS, PAPER_OPS
 
 # %% auto #0
 __all__ = ['PRESETS', 'texture_files', 'builtin_textures', 'builtin_texture_names', 'load_textures', 'blend', 'AnomalySimulator',
@@ -110,9 +110,9 @@ def blend(img:torch.Tensor, # normal images I (B, 3, H, W)
           msk:torch.Tensor, # masks M_a (B, 1, H, W) in {0, 1}
           beta:torch.Tensor|float, # texture opacity, one per sample (B,) or one for all
          )->torch.Tensor:
-    "Eq. 4: `(1-M)*I + (1-beta)*(M*I) + beta*(M*A)`; outside the mask the image is unchanged."
+    "Eq. 4: `(1-M)*I + (1-beta)*(M*I) + beta*(M*A)`, computed as `lerp(I, A, beta*M)`; outside the mask the image is unchanged."
     b = torch.as_tensor(beta, dtype=img.dtype, device=img.device).reshape(-1, 1, 1, 1)
-    return (1 - msk)*img + (1 - b)*(msk*img) + b*(msk*tex)
+    return torch.lerp(img, tex, msk*b)   # I + beta*M*(A - I): one pass instead of seven, exact at weight 0 and 1
 
 # %% ../nbs/03_simulate.ipynb #a623db22
 PRESETS = {
@@ -167,11 +167,13 @@ class AnomalySimulator:
         beta = torch.zeros(n, device=dev)
         if n:
             bank = self.bank(dev, H, W)
-            tex = augment(bank[torch.randint(len(bank), (n,), generator=g, device=dev)], c['ops'], c['n_ops'], generator=g)
+            rows = torch.randint(len(bank), (n,), generator=g, device=dev)
+            draws = draw_augment(n, c['ops'], c['n_ops'], generator=g, device=dev)
             m = perlin_masks(n, (H, W), thresh=c['thresh'], rot=c['perlin_rot'], scale_pows=c['scale_pows'], generator=g, device=dev)
             lo, hi = c['beta'] if isinstance(c['beta'], (tuple, list)) else (c['beta'], c['beta'])
             beta = hi - (hi - lo)*torch.rand(n, generator=g, device=dev)   # texture weight in (lo, hi]
-            aug[idx] = blend(img[idx], tex, m, beta).to(x.dtype)           # Eq. 4
+            tex = augment(bank[rows], c['ops'], draws=draws)
+            aug[idx] = blend(img[idx], tex, m, beta).to(x.dtype)            # Eq. 4
             msk[idx] = m.to(x.dtype)
         has = (msk.flatten(1).amax(1) > 0).to(x.dtype)  # an empty mask is no anomaly
         self.last = dict(idx=idx, beta=beta)

@@ -125,3 +125,62 @@ def test_builtin_bank():
     b = builtin_textures(32)
     assert len(b) >= 12 and b.shape[1:] == (3, 32, 32)
     with pytest.warns(UserWarning, match='built-in'): load_textures(size=32)
+
+def _augment_reference(x, ops, draws):
+    "augment as first written: per position and op, gather the samples that drew it, apply, scatter back."
+    choice, params = draws
+    out = x.clone()
+    for pos in range(choice.shape[1]):
+        for k, name in enumerate(ops):
+            idx = (choice[:, pos] == k).nonzero()[:, 0]
+            if len(idx): out[idx] = AUG_OPS[name](out[idx], **{p: v[idx] for p, v in params[name].items()})
+    return out
+
+def test_augment_equals_the_per_op_reference():
+    "The sorted-batch augment gives exactly what gathering and scattering per op gives, for any op set and count."
+    from draem_nb.augment import draw_augment
+    g = torch.Generator().manual_seed(0)
+    for ops, n_ops in [(OFFICIAL_OPS, 3), (PAPER_OPS, 3), (('invert', 'gamma'), 2), (OFFICIAL_OPS, 1), (OFFICIAL_OPS, 10)]:
+        x = smooth_imgs(37, 24, n_ops)
+        d = draw_augment(37, ops, n_ops, generator=g)
+        assert torch.equal(augment(x, ops, draws=d), _augment_reference(x, ops, d)), (ops, n_ops)
+
+def test_hsv_against_colorsys():
+    import colorsys
+    from draem_nb.augment import rgb2hsv, hsv2rgb
+    x = torch.rand(1, 3, 20, 20, generator=torch.Generator().manual_seed(3))
+    x[0, :, 0, :5] = 0.4                                   # greys
+    x[0, 1, 1, :5] = x[0, 0, 1, :5]                        # ties between channels
+    hsv = rgb2hsv(x)[0].flatten(1).T
+    ref = torch.tensor([colorsys.rgb_to_hsv(*p) for p in x[0].flatten(1).T.tolist()])
+    torch.testing.assert_close(hsv, ref, atol=1e-5, rtol=0)
+    torch.testing.assert_close(hsv2rgb(rgb2hsv(x)), x, atol=1e-5, rtol=0)
+
+def test_equalize_and_rotate_match_torchvision_and_affine_grid():
+    import math
+    import torchvision.transforms.v2.functional as TF
+    from draem_nb.augment import aug_equalize
+    from draem_nb.perlin import rotate
+    g = torch.Generator().manual_seed(0)
+    for p in [0.2, 1., 3.]:
+        x = torch.rand(3, 3, 33, 40, generator=g) ** p
+        assert torch.equal(aug_equalize(x), TF.equalize(x))
+    assert torch.equal(aug_equalize(torch.full((1, 3, 8, 8), 0.5)), TF.equalize(torch.full((1, 3, 8, 8), 0.5)))
+    deg = torch.tensor([-80., 13., 45.])
+    a = deg * math.pi / 180
+    theta = torch.stack([torch.stack([a.cos(), -a.sin()*20/40, 0*a], 1), torch.stack([a.sin()*40/20, a.cos(), 0*a], 1)], 1)
+    img = torch.rand(3, 2, 20, 40, generator=g)
+    ref = torch.nn.functional.grid_sample(img, torch.nn.functional.affine_grid(theta, img.shape, align_corners=False), align_corners=False)
+    torch.testing.assert_close(rotate(img, deg), ref, atol=1e-4, rtol=0)
+
+def test_blend_is_eq4():
+    from draem_nb.simulate import blend
+    g = torch.Generator().manual_seed(0)
+    img, tex = torch.rand(4, 3, 16, 16, generator=g), torch.rand(4, 3, 16, 16, generator=g)
+    m = (torch.rand(4, 1, 16, 16, generator=g) > 0.5).float()
+    b = torch.rand(4, generator=g)
+    bb = b[:, None, None, None]
+    torch.testing.assert_close(blend(img, tex, m, b), (1 - m)*img + (1 - bb)*(m*img) + bb*(m*tex), atol=1e-6, rtol=0)
+    out = m.expand_as(img) == 0
+    assert torch.equal(blend(img, tex, m, b)[out], img[out])
+    assert torch.equal(blend(img, tex, m, 1.)[~out], tex[~out])
