@@ -295,15 +295,6 @@ def batch_loss(learn, xb, yb)->float:
     m.train(was)
     return float(out)
 
-# %% ../nbs/08_learner.ipynb #dc75b79a
-def _kill_after(n):
-    from fastai.callback.core import CancelFitException
-    class _Kill(Callback):
-        order = 80
-        def after_epoch(self):
-            if self.learn.draem_start_epoch + self.epoch + 1 >= n: raise CancelFitException()
-    return _Kill()
-
 # %% ../nbs/08_learner.ipynb #8782e714
 @contextmanager
 def distrib_draem(learn:Learner, # a `draem_learner`
