@@ -18,10 +18,11 @@ other processes hits them alike. Prints readable lines, then ONE JSON line (last
     .venv/bin/python bench/models.py                  # draem_nb only (says the peer is skipped)
     .venv/bin/python bench/models.py --quick          # small sizes, a smoke test
 """
-import argparse, json, os, platform, statistics, subprocess, sys, time, warnings
+import argparse, json, os, platform, subprocess, sys, time
 import torch
 import torch.nn.functional as F
 from draem_nb.models import DRAEM, anomaly_map
+from _common import import_peer, interleaved_median
 
 def cpu_name():
     try:
@@ -32,13 +33,10 @@ def cpu_name():
 
 def load_peer():
     "anomalib's DraemModel class, or (None, reason)."
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore')
-            from anomalib.models.image.draem.torch_model import DraemModel
-            import anomalib
-        return DraemModel, f'anomalib {anomalib.__version__}'
-    except Exception as e: return None, f'{type(e).__name__}: {e}'
+    def load():
+        from anomalib.models.image.draem.torch_model import DraemModel
+        return DraemModel
+    return import_peer(load)
 
 def peer_parity(DraemModel, size=64):
     "Max |diff| of ours vs anomalib's model given the same weights (their seg input is [image, rec]: permute)."
@@ -55,15 +53,6 @@ def peer_parity(DraemModel, size=64):
         r, l = ours(x)
         out = peer(x)
     return max((anomaly_map(l)[:, 0] - out.anomaly_map).abs().max().item(), 0.)
-
-def bench(fns:dict, reps:int)->dict:
-    "Median seconds per call of each function, interleaved after one warm-up each."
-    for f in fns.values(): f()
-    ts = {k: [] for k in fns}
-    for _ in range(reps):
-        for k,f in fns.items():
-            t = time.perf_counter(); f(); ts[k].append(time.perf_counter() - t)
-    return {k: statistics.median(v) for k,v in ts.items()}
 
 def train_fns(DraemModel, size, bs, bf16, fused):
     torch.manual_seed(0)
@@ -115,7 +104,7 @@ def run_row(name, a, DraemModel)->dict:
     train, bf16 = name.startswith('train'), name.endswith('bf16')
     fns = (train_fns(DraemModel, a.train_size, a.bs, bf16, a.adam == 'fused') if train else infer_fns(DraemModel, a.infer_size, bf16))
     if a.no_plain: fns.pop('ours_plain')
-    secs = bench(fns, a.reps)
+    secs = interleaved_median(fns, a.reps)
     return {k: (a.bs if train else 1) / s for k,s in secs.items()}
 
 def main():

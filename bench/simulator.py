@@ -23,13 +23,14 @@ processes hits them alike. Prints readable lines, then ONE JSON line, then the r
     .venv-bench/bin/python bench/simulator.py      # with anomalib
     .venv/bin/python bench/simulator.py            # draem_nb only (says the peer is skipped)
 """
-import argparse, json, statistics, sys, tempfile, time, warnings
+import argparse, json, tempfile, time, warnings
 from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
 from draem_nb.core import load_image
 from draem_nb.simulate import AnomalySimulator, load_textures, builtin_textures
+from _common import import_peer, interleaved_median
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent/'shared'/'data'
@@ -53,26 +54,13 @@ def texture_folder(tmp):
 
 def load_peer():
     "anomalib's PerlinAnomalyGenerator class and version, or (None, reason)."
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore')
-            from anomalib.data.utils.generators.perlin import PerlinAnomalyGenerator
-            import anomalib
-        return PerlinAnomalyGenerator, f'anomalib {anomalib.__version__}'
-    except Exception as e: return None, f'anomalib not importable ({type(e).__name__}: {e}); install the bench extra'
+    def load():
+        from anomalib.data.utils.generators.perlin import PerlinAnomalyGenerator
+        return PerlinAnomalyGenerator
+    return import_peer(load)
 
 def sync(dev):
     if dev.type == 'cuda': torch.cuda.synchronize()
-
-def bench(fns, reps, warm=2):
-    "Median seconds per call of each function, interleaved."
-    for f in fns.values():
-        for _ in range(warm): f()
-    ts = {k: [] for k in fns}
-    for _ in range(reps):
-        for k, f in fns.items():
-            t = time.perf_counter(); f(); ts[k].append(time.perf_counter() - t)
-    return {k: statistics.median(v) for k, v in ts.items()}
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -101,11 +89,11 @@ def main():
         fns['anomalib_notex_cpu'] = lambda: peer_notex(x)
     print(f'peer: {peer_info}')
     t = time.perf_counter(); sim(x, generator=g); t_first = time.perf_counter() - t   # builds the resized bank once
-    res = {k: a.bs / v for k, v in bench(fns, a.reps).items()}
+    res = {k: a.bs / v for k, v in interleaved_median(fns, a.reps, warm=2).items()}
     if torch.cuda.is_available():
         dev = torch.device('cuda'); xc = x.to(dev); gc = torch.Generator(device=dev).manual_seed(0)
         def f(): sim(xc, generator=gc); sync(dev)
-        res['ours_cuda'] = a.bs / bench({'c': f}, a.reps * 4)['c']
+        res['ours_cuda'] = a.bs / interleaved_median({'c': f}, a.reps * 4, warm=2)['c']
     for k, v in res.items(): print(f'{k:20s} {v:9.1f} img/s')
     out = dict(bench='simulator', size=a.size, bs=a.bs, threads=a.threads, images=img_src, textures=tex_src,
                n_textures=len(bank), texture_load_s=round(t_load, 3), first_call_s=round(t_first, 3), peer=peer_info,

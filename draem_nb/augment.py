@@ -12,7 +12,7 @@ from .perlin import rotate
 # %% auto #0
 __all__ = ['AUG_PARAMS', 'AUG_OPS', 'OFFICIAL_OPS', 'PAPER_OPS', 'aug_gamma', 'aug_brightness', 'smooth3', 'aug_sharpness',
            'rgb2hsv', 'hsv2rgb', 'aug_hue_sat', 'aug_solarize', 'aug_posterize', 'aug_invert', 'autocontrast_range',
-           'aug_autocontrast', 'equalize_lut', 'aug_equalize', 'aug_rotate', 'draw_augment', 'augment', 'apply_ops']
+           'aug_autocontrast', 'aug_equalize', 'aug_rotate', 'draw_augment', 'augment', 'apply_ops']
 
 # %% ../nbs/02_augment.ipynb #faa93e83
 def _u(n, lo, hi, g, dev, *shape):
@@ -128,17 +128,14 @@ def _hist8(q):
 def _q255(x): return (x.clamp(0, 1) * 255).round().long()     # float -> nearest 8-bit level (PIL's view of the image)
 def _q8(x): return (x.clamp(0, 1) * 255.999).long()           # float -> 8-bit level, torchvision's `to_dtype(uint8, scale=True)`
 
-def _autocontrast_from_hist(hist, cutoff):
-    "(lo, hi) (n, C) grey levels of PIL's autocontrast from 8-bit histograms, cutting `cutoff` % of the pixels at each end."
+def autocontrast_range(x, cutoff):
+    "The grey levels (lo, hi) (n, C) that PIL's autocontrast stretches to 0 and 255, after cutting `cutoff` % of the pixels at each end."
+    hist = _hist8(_q255(x))
     cut = (hist[:, :1].sum(-1, keepdim=True) * cutoff.float()[:, None, None] / 100).floor()
     lo = (hist.cumsum(-1) <= cut).sum(-1)                                   # first level past the low cut
     hi = 255 - (hist.flip(-1).cumsum(-1) <= cut).sum(-1)                    # last level before the high cut
     flat = hi <= lo                                                         # PIL leaves such a channel alone: stretch 0..255 is the identity
     return torch.where(flat, 0, lo).float(), torch.where(flat, 255, hi).float()
-
-def autocontrast_range(x, cutoff):
-    "The grey levels (lo, hi) (n, C) that PIL's autocontrast stretches to 0 and 255, after cutting `cutoff` % of the pixels at each end."
-    return _autocontrast_from_hist(_hist8(_q255(x)), cutoff)
 
 def _stretch(x, lo, hi): return ((x * 255 - lo) / (hi - lo)).clamp(0, 1)   # lo -> 0, hi -> 1, lo and hi broadcast against x
 
@@ -156,10 +153,6 @@ def _equalize_from_hist(hist):
     cum = hist.cumsum(-1)[..., :-1]
     lut = torch.cat([torch.zeros_like(step), (cum + step // 2) // step.clamp_min(1)], -1).clamp(0, 255)
     return torch.where(step > 0, lut, torch.arange(256, device=hist.device)).float() * (1 / 255)
-
-def equalize_lut(x):
-    "PIL's equalisation table (n, C, 256) per sample and channel of `x`, as values in [0, 1]."
-    return _equalize_from_hist(_hist8(_q8(x)))
 
 def aug_equalize(x, generator=None):
     "Histogram equalisation per image and channel, PIL's rule as in torchvision's `equalize` (official op 8)."
