@@ -45,18 +45,19 @@ def _params(name, x, g, **given):
 def aug_gamma(x, gamma=None, generator=None):
     "Gamma contrast `x**gamma`, one gamma per sample and channel ~ U(0.5, 2) (official op 0)."
     gamma, = _params('gamma', x, generator, gamma=gamma)
-    return torch.exp(_bc(gamma) * x.clamp(0, 1).log())   # x**gamma, 3x cheaper than pow here; log 0 = -inf gives 0
+    return x.clamp(0, 1).log_().mul_(_bc(gamma)).exp_()   # x**gamma, 3x cheaper than pow here; log 0 = -inf gives 0
 
 def aug_brightness(x, mul=None, add=None, generator=None):
     "Brightness `Y*mul + add` on the luma, chroma kept; mul ~ U(0.8, 1.2), add ~ U(-30, 30)/255 (official op 1)."
     mul, add = _params('brightness', x, generator, mul=mul, add=add)
-    Y = (0.299*x[:, :1] + 0.587*x[:, 1:2] + 0.114*x[:, 2:])
-    return (x + Y*(_bc(mul) - 1) + _bc(add)).clamp(0, 1)  # in YCbCr a change of Y moves R, G and B alike
+    d = torch.mul(x[:, :1], 0.299).add_(x[:, 1:2], alpha=0.587).add_(x[:, 2:], alpha=0.114)   # the luma Y
+    d.mul_(_bc(mul) - 1).add_(_bc(add))                     # its change: in YCbCr a change of Y moves R, G and B alike
+    return torch.add(x, d).clamp_(0, 1)
 
 def _box3(x):
     "3x3 box sums of the interior pixels, separably."
-    rows = x[..., :-2, :] + x[..., 1:-1, :] + x[..., 2:, :]
-    return rows[..., :-2] + rows[..., 1:-1] + rows[..., 2:]
+    rows = torch.add(x[..., :-2, :], x[..., 1:-1, :]).add_(x[..., 2:, :])
+    return torch.add(rows[..., :-2], rows[..., 1:-1]).add_(rows[..., 2:])
 
 def smooth3(x):
     "PIL's SMOOTH filter `[[1,1,1],[1,5,1],[1,1,1]]/13`, borders kept: the image `adjust_sharpness(x, 0)` blends with."
@@ -69,9 +70,8 @@ def aug_sharpness(x, factor=None, generator=None):
     factor, = _params('sharpness', x, generator, factor=factor)
     f = _bc(factor)
     out = x.clone()
-    c = x[..., 1:-1, 1:-1]
-    out[..., 1:-1, 1:-1] = (1 - f)/13 * _box3(x) + ((1 - f)*4/13 + f) * c   # the box sum holds the centre once already
-    return out.clamp(0, 1)
+    out[..., 1:-1, 1:-1] = _box3(x).mul_((1 - f)/13).addcmul_(x[..., 1:-1, 1:-1], (1 - f)*4/13 + f)   # the box sum holds the centre once already
+    return out.clamp_(0, 1)
 
 # %% ../nbs/02_augment.ipynb #8ebb51eb
 def rgb2hsv(x):
@@ -95,29 +95,39 @@ def hsv2rgb(x):
 def aug_hue_sat(x, hue=None, sat=None, generator=None):
     "Add to hue and saturation, separate draws ~ U(-50, 50)/255 (hue in turns: 50/255 is 71 deg) (official op 3)."
     hue, sat = _params('hue_sat', x, generator, hue=hue, sat=sat)
-    h, s, v = rgb2hsv(x.clamp(0, 1)).unbind(1)
-    h = (h + hue[:, None, None] + 1).frac()
-    s = (s + sat[:, None, None]).clamp(0, 1)
-    return hsv2rgb(torch.stack([h, s, v], 1)).clamp(0, 1)
+    # hsv2rgb(rgb2hsv(x) + shift), fused: V (the max) is kept, so only the hue and the chroma V*S are computed
+    x = x.clamp(0, 1)
+    r, g, b = x[:, 0:1], x[:, 1:2], x[:, 2:3]
+    mx, mn = x.amax(1, keepdim=True), x.amin(1, keepdim=True)
+    C = mx - mn
+    isr = torch.sub(r, mx).sign_().add_(1)                        # 1 where red is the maximum
+    isg = torch.sub(g, mx).sign_().add_(1).mul_(1 - isr)          # green, unless red is too (the first on ties)
+    h = torch.sub(r, g).add_(C, alpha=4)                          # the hue times C, in sextants, if blue is the max,
+    h.addcmul_(isg, torch.sub(b, r).add_(C, alpha=2).sub_(h))     # if green is,
+    h.addcmul_(isr, torch.sub(g, b).sub_(h))                      # if red is
+    h.div_(C.clamp_min(1e-12).mul_(6)).add_(_bc(hue) + 1)         # the hue in turns, shifted: in (-0.2, 2.2)
+    Cn = torch.minimum(torch.mul(mx, _bc(sat)).add_(C).clamp_(min=0), mx)   # the new chroma V*S' = clamp(C + sat*V, 0, V)
+    u = torch.add(h, torch.tensor([5/6, 3/6, 1/6], device=x.device).view(1, 3, 1, 1)).frac_()   # k/6 of hsv2rgb, per channel
+    u.sub_(1/3).abs_().mul_(-6).add_(2).clamp_(0, 1)              # its ramp clamp(min(k, 4-k), 0, 1) at k = 6u
+    return torch.addcmul(mx, u, Cn, value=-1)                     # V - V S' ramp, in [0, V]
 
 # %% ../nbs/02_augment.ipynb #9d52cce7
 def aug_solarize(x, thresh=None, apply=None, generator=None):
     "Invert the pixels at or above `thresh` ~ U(32, 128)/255, in a random half of the samples (official op 4, p 0.5)."
     thresh, apply = _params('solarize', x, generator, thresh=thresh, apply=apply)
     t = _bc(torch.where(apply, thresh, 2.))                # 2: never reached, the sample is left alone
-    flip = (x - t).sign().add(1).clamp(0, 1)               # 1 where x >= t (as arithmetic: faster than a bool mask here)
-    return (x + flip*(1 - 2*x)).clamp(0, 1)
+    flip = torch.sub(x, t).sign_().add_(1).clamp_(0, 1)    # 1 where x >= t (as arithmetic: faster than a bool mask here)
+    return flip.mul_(torch.mul(x, -2).add_(1)).add_(x).clamp_(0, 1)   # x + flip*(1 - 2x)
 
 def aug_posterize(x, bits=None, generator=None):
     "Keep the top `bits` ~ U{1..8} bits of each 8-bit value (official op 5)."
     bits, = _params('posterize', x, generator, bits=bits)
-    q = (2 ** (8 - bits)).float()
-    v = (x.clamp(0, 1) * 255).round()
-    return (v / _bc(q)).floor() * _bc(q) / 255             # exact: v is a whole number, q a power of 2
+    q = _bc((2 ** (8 - bits)).float())
+    return x.clamp(0, 1).mul_(255).round_().div_(q).floor_().mul_(q).div_(255)   # exact: whole numbers, q a power of 2
 
 def aug_invert(x, generator=None):
     "`1 - x` (official op 6)."
-    return TF.invert(x.clamp(0, 1))
+    return x.clamp(0, 1).neg_().add_(1)   # torchvision's `invert` for floats, without its extra copy
 
 # %% ../nbs/02_augment.ipynb #92f0f491
 def _hist8(q):
@@ -125,8 +135,8 @@ def _hist8(q):
     q = q.flatten(2)
     return torch.zeros(*q.shape[:2], 256, device=q.device).scatter_add_(-1, q, torch.ones(1, device=q.device).expand(q.shape))
 
-def _q255(x): return (x.clamp(0, 1) * 255).round().long()     # float -> nearest 8-bit level (PIL's view of the image)
-def _q8(x): return (x.clamp(0, 1) * 255.999).long()           # float -> 8-bit level, torchvision's `to_dtype(uint8, scale=True)`
+def _q255(x): return x.clamp(0, 1).mul_(255).round_().long()  # float -> nearest 8-bit level (PIL's view of the image)
+def _q8(x): return x.clamp(0, 1).mul_(255.999).long()          # float -> 8-bit level, torchvision's `to_dtype(uint8, scale=True)`
 
 def autocontrast_range(x, cutoff):
     "The grey levels (lo, hi) (n, C) that PIL's autocontrast stretches to 0 and 255, after cutting `cutoff` % of the pixels at each end."
@@ -137,7 +147,7 @@ def autocontrast_range(x, cutoff):
     flat = hi <= lo                                                         # PIL leaves such a channel alone: stretch 0..255 is the identity
     return torch.where(flat, 0, lo).float(), torch.where(flat, 255, hi).float()
 
-def _stretch(x, lo, hi): return ((x * 255 - lo) / (hi - lo)).clamp(0, 1)   # lo -> 0, hi -> 1, lo and hi broadcast against x
+def _stretch(x, lo, hi): return torch.mul(x, 255).sub_(lo).div_(hi - lo).clamp_(0, 1)   # lo -> 0, hi -> 1, lo and hi broadcast against x
 
 def aug_autocontrast(x, cutoff=None, generator=None):
     "PIL's autocontrast per channel: cut `cutoff` ~ U{0..20} % of the pixels at each end, stretch the rest to [0, 1] (official op 7)."
@@ -162,7 +172,7 @@ def aug_equalize(x, generator=None):
 def aug_rotate(x, deg=None, generator=None):
     "Rotate by `deg` ~ U(-45, 45) degrees, bilinear, zero fill (official op 9)."
     deg, = _params('rotate', x, generator, deg=deg)
-    return rotate(x, deg).clamp(0, 1)
+    return rotate(x, deg).clamp_(0, 1)
 
 # %% ../nbs/02_augment.ipynb #386e4d27
 AUG_OPS = {'gamma': aug_gamma, 'brightness': aug_brightness, 'sharpness': aug_sharpness, 'hue_sat': aug_hue_sat,
@@ -190,7 +200,7 @@ def draw_augment(n:int, # number of samples
     choice = torch.rand(n, len(ops), generator=generator, device=device).argsort(1)[:, :n_ops]  # a random permutation's prefix
     return choice, {name: AUG_PARAMS[name](n, generator, device) for name in ops}
 
-def _take(prm:dict, idx): return {k: v[idx] for k, v in prm.items()}
+def _take(prm:dict, idx): return {k: v.index_select(0, idx) for k, v in prm.items()}
 
 def augment(x:torch.Tensor, # (B, 3, H, W) textures in [0, 1]
             ops=OFFICIAL_OPS, # names from `AUG_OPS` to draw from (`PAPER_OPS` for the paper's 7)
@@ -205,19 +215,20 @@ def augment(x:torch.Tensor, # (B, 3, H, W) textures in [0, 1]
     ops = _check_ops(ops, choice.shape[1])
     K = choice.shape[1]
     if K == 0: return (x.clone(), choice) if return_choice else x.clone()
-    # keep the batch sorted by the op each sample draws at the current position: every op then reads a slice,
-    # and its result is written straight to where the sample sits for the next position (one copy per position)
-    order = choice[:, 0].argsort(stable=True)                      # sample at each row
-    out = x[order]
+    # keep the batch sorted by the op each sample draws at the current position: every op then reads a slice and
+    # writes a slice, and one index_select sorts the results for the next position
+    n, ar = len(x), torch.arange(len(x), device=x.device)
+    order = choice[:, 0].argsort(stable=True)                      # the sample in each row
+    out = x.index_select(0, order)
     for pos in range(K):
-        nxt = choice[:, pos + 1].argsort(stable=True) if pos + 1 < K else torch.arange(len(x), device=x.device)
-        dest = torch.empty_like(nxt); dest[nxt] = torch.arange(len(x), device=x.device)
-        dest, new = dest[order], torch.empty_like(out)
-        bounds = [0] + torch.bincount(choice[order, pos], minlength=len(ops)).cumsum(0).tolist()
+        bounds = [0] + torch.bincount(choice[:, pos], minlength=len(ops)).cumsum(0).tolist()
+        new = torch.empty_like(out)
         for k, name in enumerate(ops):
             a, b = bounds[k], bounds[k + 1]
-            if a < b: new[dest[a:b]] = AUG_OPS[name](out[a:b], **_take(params[name], order[a:b]))
-        out, order = new, nxt
+            if a < b: new[a:b] = AUG_OPS[name](out[a:b], **_take(params[name], order[a:b]))
+        row = torch.empty_like(order); row[order] = ar             # the row of each sample in `new`
+        order = choice[:, pos + 1].argsort(stable=True) if pos + 1 < K else ar
+        out = new.index_select(0, row.index_select(0, order))
     return (out, choice) if return_choice else out
 
 # %% ../nbs/02_augment.ipynb #db45dbef

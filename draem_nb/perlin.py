@@ -45,7 +45,9 @@ def perlin_noise(scales:torch.Tensor, # (B, 2) integer cells along rows and colu
     angles = angles.to(dev, torch.float32)
     V0, O0 = _corner_weights(H, scales[:, 0], angles.shape[1])  # rows    (B, H, L0)
     V1, O1 = _corner_weights(W, scales[:, 1], angles.shape[2])  # columns (B, W, L1)
-    return math.sqrt(2) * (O0 @ angles.cos() @ V1.transpose(1, 2) + V0 @ angles.sin() @ O1.transpose(1, 2))
+    left = torch.cat([O0, V0], -1).mul_(math.sqrt(2))                                              # (B, H, 2 L0)
+    right = torch.cat([angles.cos() @ V1.transpose(1, 2), angles.sin() @ O1.transpose(1, 2)], 1)   # (B, 2 L0, W)
+    return left @ right   # sqrt2 (O0 cos V1' + V0 sin O1') as one product
 
 # %% ../nbs/01_perlin.ipynb #97754295
 def rotate(x:torch.Tensor, # (B, C, H, W) batch
@@ -55,12 +57,12 @@ def rotate(x:torch.Tensor, # (B, C, H, W) batch
     "Rotate each image of `x` about its centre by its own angle, filling with zeros."
     B, C, H, W = x.shape
     a = torch.as_tensor(deg, dtype=torch.float32, device=x.device).expand(B) * (math.pi/180)
-    cos, sin = a.cos()[:, None, None], a.sin()[:, None, None]
-    xn = (2*torch.arange(W, device=x.device) + 1) / W - 1             # pixel centres in [-1, 1] (align_corners=False)
-    yn = ((2*torch.arange(H, device=x.device) + 1) / H - 1)[:, None]
-    grid = torch.empty(B, H, W, 2, device=x.device)                    # what `affine_grid` builds, for half the cost
-    grid[..., 0] = cos*xn - (sin*H/W)*yn
-    grid[..., 1] = (sin*W/H)*xn + cos*yn
+    cos, sin = a.cos(), a.sin()
+    xn = ((2*torch.arange(W, device=x.device) + 1) / W - 1).view(1, 1, W, 1)   # pixel centres in [-1, 1] (align_corners=False)
+    yn = ((2*torch.arange(H, device=x.device) + 1) / H - 1).view(1, H, 1, 1)
+    along_x = torch.stack([cos, sin*W/H], -1).view(B, 1, 1, 2)   # what one step along x adds to the sampling point (x, y)
+    along_y = torch.stack([-sin*H/W, cos], -1).view(B, 1, 1, 2)  # one step along y
+    grid = torch.add(xn*along_x, yn*along_y)                     # (B, H, W, 2): affine_grid's grid, one broadcast add
     return F.grid_sample(x.float(), grid, mode=mode, padding_mode='zeros', align_corners=False)
 
 # %% ../nbs/01_perlin.ipynb #f6fa7086
@@ -93,7 +95,7 @@ def perlin_masks(bs:int, # number of masks
     noise = perlin_noise(scales.to(device), size, generator=generator)[:, None]
     noise = rotate(noise, sample_param(rot, bs, generator, device))
     thr = sample_param(thresh, bs, generator, device)
-    msk = (noise - thr[:, None, None, None]).sign().clamp(0, 1)   # 1 where noise > thr, as arithmetic (cheaper than a bool mask)
+    msk = torch.sub(noise, thr[:, None, None, None]).sign_().clamp_(0, 1)   # 1 where noise > thr, as arithmetic (cheaper than a bool mask)
     return (msk, noise) if return_noise else msk
 
 # %% ../nbs/01_perlin.ipynb #88393f72

@@ -109,10 +109,11 @@ def blend(img:torch.Tensor, # normal images I (B, 3, H, W)
           tex:torch.Tensor, # augmented textures A (B, 3, H, W)
           msk:torch.Tensor, # masks M_a (B, 1, H, W) in {0, 1}
           beta:torch.Tensor|float, # texture opacity, one per sample (B,) or one for all
+          out:torch.Tensor|None=None, # where to write the result (may be `tex`), else a new tensor
          )->torch.Tensor:
     "Eq. 4: `(1-M)*I + (1-beta)*(M*I) + beta*(M*A)`, computed as `lerp(I, A, beta*M)`; outside the mask the image is unchanged."
     b = torch.as_tensor(beta, dtype=img.dtype, device=img.device).reshape(-1, 1, 1, 1)
-    return torch.lerp(img, tex, msk*b)   # I + beta*M*(A - I): one pass instead of seven, exact at weight 0 and 1
+    return torch.lerp(img, tex, msk*b, out=out)   # I + beta*M*(A - I): one pass instead of seven, exact at weight 0 and 1
 
 # %% ../nbs/03_simulate.ipynb #a623db22
 PRESETS = {
@@ -161,21 +162,22 @@ class AnomalySimulator:
         if c['rotate_p'] > 0:  # the code's rotation of the normal image, the target rotates too
             turn = (torch.rand(B, generator=g, device=dev) < c['rotate_p']).nonzero()[:, 0]
             deg = sample_param(c['rotate'], len(turn), g, dev)
-            if len(turn): img = x.clone(); img[turn] = rotate(x[turn], deg).to(x.dtype)
+            if len(turn): img = x.clone().index_copy_(0, turn, rotate(x.index_select(0, turn), deg).to(x.dtype))
         idx = (torch.rand(B, generator=g, device=dev) < c['p_anomaly']).nonzero()[:, 0]
-        aug, msk, n = img.clone(), torch.zeros(B, 1, H, W, device=dev, dtype=x.dtype), len(idx)
+        n = len(idx)
+        aug, msk, has = img.clone(), x.new_zeros(B, 1, H, W), x.new_zeros(B)
         beta = torch.zeros(n, device=dev)
         if n:
             bank = self.bank(dev, H, W)
             rows = torch.randint(len(bank), (n,), generator=g, device=dev)
             draws = draw_augment(n, c['ops'], c['n_ops'], generator=g, device=dev)
-            m = perlin_masks(n, (H, W), thresh=c['thresh'], rot=c['perlin_rot'], scale_pows=c['scale_pows'], generator=g, device=dev)
+            m = perlin_masks(n, (H, W), thresh=c['thresh'], rot=c['perlin_rot'], scale_pows=c['scale_pows'], generator=g, device=dev).to(x.dtype)
             lo, hi = c['beta'] if isinstance(c['beta'], (tuple, list)) else (c['beta'], c['beta'])
             beta = hi - (hi - lo)*torch.rand(n, generator=g, device=dev)   # texture weight in (lo, hi]
-            tex = augment(bank[rows], c['ops'], draws=draws)
-            aug[idx] = blend(img[idx], tex, m, beta).to(x.dtype)            # Eq. 4
-            msk[idx] = m.to(x.dtype)
-        has = (msk.flatten(1).amax(1) > 0).to(x.dtype)  # an empty mask is no anomaly
+            tex = augment(bank.index_select(0, rows), c['ops'], draws=draws).to(x.dtype)
+            aug.index_copy_(0, idx, blend(img.index_select(0, idx), tex, m, beta, out=tex))   # Eq. 4
+            msk.index_copy_(0, idx, m)
+            has.index_copy_(0, idx, (m.flatten(1).amax(1) > 0).to(x.dtype))   # an empty mask is no anomaly
         self.last = dict(idx=idx, beta=beta)
         return img, aug, msk, has
 

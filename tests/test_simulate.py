@@ -184,3 +184,42 @@ def test_blend_is_eq4():
     out = m.expand_as(img) == 0
     assert torch.equal(blend(img, tex, m, b)[out], img[out])
     assert torch.equal(blend(img, tex, m, 1.)[~out], tex[~out])
+
+def test_hue_sat_against_colorsys():
+    "The fused hue/saturation op equals Python's colorsys round trip with the shift, on greys, ties and random pixels."
+    import colorsys
+    from draem_nb.augment import aug_hue_sat
+    g = torch.Generator().manual_seed(5)
+    x = torch.rand(3, 3, 12, 12, generator=g)
+    x[:, :, 0, :4] = 0.3; x[0, 1, 1, :6] = x[0, 0, 1, :6]; x[1, 2, 2, :6] = x[1, 1, 2, :6]; x[2, :, 3, :3] = 0.
+    hue, sat = torch.tensor([0.19, -0.19, 0.05]), torch.tensor([-0.19, 0.19, 0.])
+    out = aug_hue_sat(x, hue=hue, sat=sat)
+    for i in range(3):
+        for p, q in zip(x[i].flatten(1).T.tolist(), out[i].flatten(1).T.tolist()):
+            h, s, v = colorsys.rgb_to_hsv(*p)
+            ref = colorsys.hsv_to_rgb((h + hue[i].item()) % 1, min(max(s + sat[i].item(), 0.), 1.), v)
+            assert max(abs(a - b) for a, b in zip(ref, q)) < 1e-5, (i, p, q, ref)
+
+def test_ops_equal_their_formulas_and_leave_the_input_alone():
+    "The in-place op chains give what the textbook formulas give (exactly where the formula is exact), and never write to x."
+    from draem_nb import augment as A
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(4, 3, 20, 24, generator=g); x[0, :, :3] = 0.; x[1, :, :3] = 1.
+    x0 = x.clone()
+    p = {k: f(4, g, 'cpu') for k, f in A.AUG_PARAMS.items()}
+    bc = lambda v: v.reshape(-1, 1, 1, 1) if v.ndim == 1 else v[..., None, None]
+    torch.testing.assert_close(A.aug_gamma(x, **p['gamma']), x ** bc(p['gamma']['gamma']), atol=2e-6, rtol=0)
+    Y = 0.299*x[:, :1] + 0.587*x[:, 1:2] + 0.114*x[:, 2:]
+    torch.testing.assert_close(A.aug_brightness(x, **p['brightness']),
+                               (x + Y*(bc(p['brightness']['mul']) - 1) + bc(p['brightness']['add'])).clamp(0, 1), atol=1e-6, rtol=0)
+    f = bc(p['sharpness']['factor'])
+    torch.testing.assert_close(A.aug_sharpness(x, **p['sharpness']), ((1 - f)*A.smooth3(x) + f*x).clamp(0, 1), atol=1e-6, rtol=0)
+    t, ap = p['solarize']['thresh'], p['solarize']['apply']
+    assert torch.equal(A.aug_solarize(x, **p['solarize']), torch.where(ap[:, None, None, None] & (x >= bc(t)), 1 - x, x))
+    b = p['posterize']['bits']
+    v = (x*255).round().to(torch.uint8)
+    mask = (0xFF << (8 - b)).to(torch.uint8) & 0xFF
+    assert torch.equal(A.aug_posterize(x, **p['posterize']), (v & bc(mask)).float() / 255)
+    assert torch.equal(A.aug_invert(x), 1 - x)
+    for name, op in A.AUG_OPS.items():
+        op(x, **p[name]); assert torch.equal(x, x0), name
