@@ -23,7 +23,7 @@ processes hits them alike. Prints readable lines, then ONE JSON line, then the r
     .venv-bench/bin/python bench/simulator.py      # with anomalib
     .venv/bin/python bench/simulator.py            # draem_nb only (says the peer is skipped)
 """
-import argparse, json, tempfile, time, warnings
+import argparse, json, os, subprocess, tempfile, time, warnings
 from pathlib import Path
 import numpy as np
 import torch
@@ -58,6 +58,14 @@ def load_peer():
         from anomalib.data.utils.generators.perlin import PerlinAnomalyGenerator
         return PerlinAnomalyGenerator
     return import_peer(load)
+
+def code_version():
+    "The checkout's commit (with `+dirty` for uncommitted changes), or None outside a git checkout."
+    try:
+        run = lambda *a: subprocess.run(['git', *a], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
+        sha = run('rev-parse', '--short', 'HEAD')
+        return (sha + ('+dirty' if run('status', '--porcelain', '--untracked-files=no') else '')) or None
+    except (OSError, subprocess.SubprocessError): return None
 
 def sync(dev):
     if dev.type == 'cuda': torch.cuda.synchronize()
@@ -95,7 +103,8 @@ def main():
         def f(): sim(xc, generator=gc); sync(dev)
         res['ours_cuda'] = a.bs / interleaved_median({'c': f}, a.reps * 4, warm=2)['c']
     for k, v in res.items(): print(f'{k:20s} {v:9.1f} img/s')
-    out = dict(bench='simulator', size=a.size, bs=a.bs, threads=a.threads, images=img_src, textures=tex_src,
+    malloc = {k: v for k, v in os.environ.items() if k.startswith('MALLOC_') or k in ('GLIBC_TUNABLES', 'LD_PRELOAD')}
+    out = dict(bench='simulator', code=code_version(), malloc=malloc or 'default', size=a.size, bs=a.bs, threads=a.threads, images=img_src, textures=tex_src,
                n_textures=len(bank), texture_load_s=round(t_load, 3), first_call_s=round(t_first, 3), peer=peer_info,
                **{f'{k}_img_s': round(v, 1) for k, v in res.items()})
     if 'anomalib_cpu' in res:
