@@ -5,8 +5,6 @@
 # %% ../nbs/02_augment.ipynb #de35af37
 from __future__ import annotations
 import torch
-import torch.nn.functional as F
-import torchvision.transforms.v2.functional as TF
 from .perlin import rotate
 
 # %% auto #0
