@@ -72,29 +72,8 @@ def aug_sharpness(x, factor=None, generator=None):
     return out.clamp_(0, 1)
 
 # %% ../nbs/02_augment.ipynb #8ebb51eb
-def rgb2hsv(x):
-    "RGB batch (B, 3, H, W) in [0, 1] to HSV, hue in turns [0, 1)."
-    r, g, b = x.unbind(1)
-    mx, mn = x.amax(1), x.amin(1)
-    d = mx - mn
-    dd = d.clamp_min(1e-12)                        # grey pixels (d = 0): every hue term below is 0
-    isr = (r == mx).to(x.dtype)                    # the maximal channel (the first one on ties)
-    isg = (g == mx).to(x.dtype) * (1 - isr)
-    h6 = isr*(g - b) + isg*(2*dd + b - r) + (1 - isr - isg)*(4*dd + r - g)
-    h = (h6 / (6*dd) + 1).frac()                   # in turns, [0, 1)
-    return torch.stack([h, d / mx.clamp_min(1e-12), mx], 1)
-
-def hsv2rgb(x):
-    "HSV batch (hue in turns) back to RGB."
-    h, s, v = x.unbind(1)
-    k = 6*(torch.tensor([5/6, 3/6, 1/6], device=x.device).view(1, 3, 1, 1) + h[:, None]).frac()   # (n + 6h) mod 6
-    return v[:, None] - (v*s)[:, None] * torch.minimum(k, 4 - k).clamp(0, 1)
-
-def aug_hue_sat(x, hue=None, sat=None, generator=None):
-    "Add to hue and saturation, separate draws ~ U(-50, 50)/255 (hue in turns: 50/255 is 71 deg) (official op 3)."
-    hue, sat = _params('hue_sat', x, generator, hue=hue, sat=sat)
-    # hsv2rgb(rgb2hsv(x) + shift), fused: V (the max) is kept, so only the hue and the chroma V*S are computed
-    x = x.clamp(0, 1)
+def _hue_chroma(x):
+    "The hue in turns (not yet wrapped: in (-1/6, 5/6]), the max V and the chroma C = max - min, each (B, 1, H, W)."
     r, g, b = x[:, 0:1], x[:, 1:2], x[:, 2:3]
     mx, mn = x.amax(1, keepdim=True), x.amin(1, keepdim=True)
     C = mx - mn
@@ -102,12 +81,31 @@ def aug_hue_sat(x, hue=None, sat=None, generator=None):
     isg = torch.sub(g, mx).sign_().add_(1).mul_(1 - isr)          # green, unless red is too (the first on ties)
     h = torch.sub(r, g).add_(C, alpha=4)                          # the hue times C, in sextants, if blue is the max,
     h.addcmul_(isg, torch.sub(b, r).add_(C, alpha=2).sub_(h))     # if green is,
-    h.addcmul_(isr, torch.sub(g, b).sub_(h))                      # if red is
-    h.div_(C.clamp_min(1e-12).mul_(6)).add_(_bc(hue) + 1)         # the hue in turns, shifted: in (-0.2, 2.2)
+    h.addcmul_(isr, torch.sub(g, b).sub_(h))                      # if red is (grey pixels, C = 0: every term is 0)
+    return h.div_(C.clamp_min(1e-12).mul_(6)), mx, C
+
+def _hsv_ramp(h):
+    "HSV's ramp `clamp(min(k, 4-k), 0, 1)` with `k = (n + 6h) mod 6`, n = 5, 3, 1 for R, G, B: (B, 3, H, W) from hues in turns >= -1/6."
+    u = torch.add(h, torch.tensor([5/6, 3/6, 1/6], device=h.device).view(1, 3, 1, 1)).frac_()   # k/6
+    return u.sub_(1/3).abs_().mul_(-6).add_(2).clamp_(0, 1)       # the same ramp, written in u = k/6
+
+def rgb2hsv(x):
+    "RGB batch (B, 3, H, W) in [0, 1] to HSV, hue in turns [0, 1)."
+    h, mx, C = _hue_chroma(x)
+    return torch.cat([h.add_(1).frac_(), C / mx.clamp_min(1e-12), mx], 1)
+
+def hsv2rgb(x):
+    "HSV batch (hue in turns) back to RGB: `V - V S ramp(hue)`."
+    h, s, v = x[:, 0:1], x[:, 1:2], x[:, 2:3]
+    return torch.addcmul(v, _hsv_ramp(h), v*s, value=-1)
+
+def aug_hue_sat(x, hue=None, sat=None, generator=None):
+    "Add to hue and saturation, separate draws ~ U(-50, 50)/255 (hue in turns: 50/255 is 71 deg) (official op 3)."
+    hue, sat = _params('hue_sat', x, generator, hue=hue, sat=sat)
+    # hsv2rgb(rgb2hsv(x) + shift), fused: V (the max) is kept, so only the hue and the chroma V*S are computed
+    h, mx, C = _hue_chroma(x.clamp(0, 1))
     Cn = torch.minimum(torch.mul(mx, _bc(sat)).add_(C).clamp_(min=0), mx)   # the new chroma V*S' = clamp(C + sat*V, 0, V)
-    u = torch.add(h, torch.tensor([5/6, 3/6, 1/6], device=x.device).view(1, 3, 1, 1)).frac_()   # k/6 of hsv2rgb, per channel
-    u.sub_(1/3).abs_().mul_(-6).add_(2).clamp_(0, 1)              # its ramp clamp(min(k, 4-k), 0, 1) at k = 6u
-    return torch.addcmul(mx, u, Cn, value=-1)                     # V - V S' ramp, in [0, V]
+    return torch.addcmul(mx, _hsv_ramp(h.add_(_bc(hue) + 1)), Cn, value=-1)   # V - V S' ramp, in [0, V]
 
 # %% ../nbs/02_augment.ipynb #9d52cce7
 def aug_solarize(x, thresh=None, apply=None, generator=None):
