@@ -204,6 +204,7 @@ def augment(x:torch.Tensor, # (B, 3, H, W) textures in [0, 1]
             generator:torch.Generator|None=None, # RNG on `x.device`
             return_choice:bool=False, # also return the (B, n_ops) indices into `ops` that each sample drew
             draws=None, # `(choice, params)` from `draw_augment` instead of drawing here
+            pool=None, # a `draem_nb.core.BufferPool` for the batch-sized buffers (kept memory, no page faults on CPU)
            ):
     "Apply `n_ops` randomly chosen distinct ops from `ops` to each sample, with per-sample parameters."
     if draws is None: draws = draw_augment(len(x), ops, n_ops, generator, x.device)
@@ -215,16 +216,17 @@ def augment(x:torch.Tensor, # (B, 3, H, W) textures in [0, 1]
     # writes a slice, and one index_select sorts the results for the next position
     n, ar = len(x), torch.arange(len(x), device=x.device)
     order = choice[:, 0].argsort(stable=True)                      # the sample in each row
-    out = x.index_select(0, order)
+    empty = (lambda: pool.empty(x.shape, x.dtype, x.device, tag='augment')) if pool is not None else (lambda: torch.empty_like(x))
+    out = torch.index_select(x, 0, order, out=empty())
     for pos in range(K):
         bounds = [0] + torch.bincount(choice[:, pos], minlength=len(ops)).cumsum(0).tolist()
-        new = torch.empty_like(out)
+        new = empty()
         for k, name in enumerate(ops):
             a, b = bounds[k], bounds[k + 1]
             if a < b: new[a:b] = AUG_OPS[name](out[a:b], **_take(params[name], order[a:b]))
         row = torch.empty_like(order); row[order] = ar             # the row of each sample in `new`
         order = choice[:, pos + 1].argsort(stable=True) if pos + 1 < K else ar
-        out = new.index_select(0, row.index_select(0, order))
+        out = torch.index_select(new, 0, row.index_select(0, order), out=empty())
     return (out, choice) if return_choice else out
 
 # %% ../nbs/02_augment.ipynb #db45dbef

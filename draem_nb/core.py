@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #ac4f89bb
 from __future__ import annotations
-import os, random
+import os, random, sys, math, threading
 from pathlib import Path
 import numpy as np
 import torch
@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
 # %% auto #0
-__all__ = ['IMG_EXTS', 'set_seed', 'best_device', 'ImageLoadError', 'load_image', 'resize', 'to_hwc', 'show_images',
+__all__ = ['IMG_EXTS', 'set_seed', 'best_device', 'ImageLoadError', 'load_image', 'resize', 'BufferPool', 'to_hwc', 'show_images',
            'heatmap_overlay', 'cv2_resize', 'show_heatmap']
 
 # %% ../nbs/00_core.ipynb #18922cbc
@@ -97,6 +97,43 @@ def resize(img:torch.Tensor, # (C, H, W) or (B, C, H, W)
     kw = dict(align_corners=False) if mode in ('bilinear', 'bicubic') else {}
     x = F.interpolate(x.float(), size=(h, w), mode=mode, **kw)
     return x[0] if img.ndim == 3 else x
+
+# %% ../nbs/00_core.ipynb #fec6c07c
+def _free_count()->int:
+    "What `sys.getrefcount(lst[i])` says of an object that only the list `lst` holds."
+    lst = [object()]
+    return sys.getrefcount(lst[0])
+
+class BufferPool:
+    "CPU memory for batch-sized tensors, handed out again once no tensor uses it: no page faults for each call's fresh memory."
+    def __init__(self, keep:int=4, # buffers kept per tag, row size and dtype; beyond that, `empty` allocates normally
+                ):
+        self.keep, self._bufs, self._lock, self._free = keep, {}, threading.Lock(), _free_count()
+
+    def empty(self, shape, # the tensor's shape; its first dimension counts the rows
+              dtype=torch.float32, device='cpu',
+              tag:str='', # buffers are kept per tag (and row size, dtype): one per role, e.g. outputs and scratch
+             )->torch.Tensor:
+        "An uninitialised tensor: on the CPU in a kept buffer that no tensor holds any more (grown if too small), else new memory."
+        shape = tuple(shape)
+        if torch.device(device).type != 'cpu' or len(shape) == 0: return torch.empty(shape, dtype=dtype, device=device)
+        row = math.prod(shape[1:]) * torch.empty((), dtype=dtype).element_size()   # bytes per row
+        with self._lock:
+            bufs = self._bufs.setdefault((tag, row, dtype), [])
+            for i in range(len(bufs)):
+                if sys.getrefcount(bufs[i]) <= self._free:   # only the pool holds it: every tensor made from it is gone
+                    if len(bufs[i]) < row*shape[0]: bufs[i] = np.empty(row*shape[0], np.uint8)
+                    return self._tensor(bufs[i], shape, dtype)
+            if len(bufs) >= self.keep: return torch.empty(shape, dtype=dtype)
+            bufs.append(np.empty(row*shape[0], np.uint8))
+            return self._tensor(bufs[-1], shape, dtype)
+
+    @staticmethod
+    def _tensor(a, shape, dtype): return torch.from_numpy(a).view(dtype)[:math.prod(shape)].view(shape)
+
+    def __getstate__(self): return dict(keep=self.keep)   # pickled (e.g. to a worker process) without its buffers
+    def __setstate__(self, d): self.__init__(d['keep'])
+    def __repr__(self): return f'BufferPool({sum(map(len, self._bufs.values()))} buffers, {sum(b.nbytes for v in self._bufs.values() for b in v)/2**20:.1f} MiB)'
 
 # %% ../nbs/00_core.ipynb #39ed0f8d
 def to_hwc(img)->np.ndarray:

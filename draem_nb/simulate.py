@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 import numpy as np
 import torch
-from .core import IMG_EXTS, ImageLoadError, load_image, resize
+from .core import IMG_EXTS, ImageLoadError, load_image, resize, BufferPool
 from .perlin import perlin_masks, perlin_noise, rotate, sample_param
 from .augment import augment, draw_augment, OFFICIAL_OPS, PAPER_OPS
 
@@ -136,6 +136,7 @@ class AnomalySimulator:
     "Simulated anomalies for a batch: `sim(x) -> (img_t, aug, msk, has)`, all on `x.device`."
     def __init__(self, textures:torch.Tensor, # texture bank (N, 3, h, w) in [0, 1], e.g. `load_textures(...)`
                  preset:str='code', # "code" (the official code's sampling) or "paper"
+                 reuse_memory:bool=True, # on CPU, put outputs in memory of earlier ones that nothing holds any more (`BufferPool`)
                  **kwargs, # overrides of the preset's entries (see `PRESETS`), e.g. `p_anomaly=1.`
                 ):
         if preset not in PRESETS: raise ValueError(f'unknown preset {preset!r}; choose from {list(PRESETS)}')
@@ -146,6 +147,7 @@ class AnomalySimulator:
         if len(textures) == 0: raise ValueError('the texture bank is empty: pass at least one texture (or use builtin_textures())')
         self.preset, self.cfg = preset, {**PRESETS[preset], **kwargs}
         self.textures, self._banks, self.last = textures.float(), {}, {}
+        self.pool = BufferPool() if reuse_memory else None
 
     def __repr__(self): return f'AnomalySimulator({len(self.textures)} textures, preset={self.preset!r}, {self.cfg})'
 
@@ -158,14 +160,16 @@ class AnomalySimulator:
     def __call__(self, x:torch.Tensor, generator:torch.Generator|None=None):
         _check_batch(x)
         c, g, (B, _, H, W), dev = self.cfg, generator, x.shape, x.device
+        def empty(*shape, dtype=x.dtype, tag='out'):   # outputs (and, tagged apart, scratch) in kept memory on CPU
+            return self.pool.empty(shape, dtype, dev, tag) if self.pool else torch.empty(shape, dtype=dtype, device=dev)
         img = x
         if c['rotate_p'] > 0:  # the code's rotation of the normal image, the target rotates too
             turn = (torch.rand(B, generator=g, device=dev) < c['rotate_p']).nonzero()[:, 0]
             deg = sample_param(c['rotate'], len(turn), g, dev)
-            if len(turn): img = x.clone().index_copy_(0, turn, rotate(x.index_select(0, turn), deg).to(x.dtype))
+            if len(turn): img = empty(B, 3, H, W).copy_(x).index_copy_(0, turn, rotate(x.index_select(0, turn), deg).to(x.dtype))
         idx = (torch.rand(B, generator=g, device=dev) < c['p_anomaly']).nonzero()[:, 0]
         n = len(idx)
-        aug, msk, has = img.clone(), x.new_zeros(B, 1, H, W), x.new_zeros(B)
+        aug, msk, has = empty(B, 3, H, W).copy_(img), empty(B, 1, H, W).zero_(), x.new_zeros(B)
         beta = torch.zeros(n, device=dev)
         if n:
             bank = self.bank(dev, H, W)
@@ -174,8 +178,8 @@ class AnomalySimulator:
             m = perlin_masks(n, (H, W), thresh=c['thresh'], rot=c['perlin_rot'], scale_pows=c['scale_pows'], generator=g, device=dev).to(x.dtype)
             lo, hi = c['beta'] if isinstance(c['beta'], (tuple, list)) else (c['beta'], c['beta'])
             beta = hi - (hi - lo)*torch.rand(n, generator=g, device=dev)   # texture weight in (lo, hi]
-            tex = augment(bank.index_select(0, rows), c['ops'], draws=draws).to(x.dtype)
-            aug.index_copy_(0, idx, blend(img.index_select(0, idx), tex, m, beta, out=tex))   # Eq. 4
+            tex = augment(torch.index_select(bank, 0, rows, out=empty(n, 3, H, W, dtype=bank.dtype, tag='tmp')), c['ops'], draws=draws, pool=self.pool).to(x.dtype)
+            aug.index_copy_(0, idx, blend(torch.index_select(img, 0, idx, out=empty(n, 3, H, W, tag='tmp')), tex, m, beta, out=tex))   # Eq. 4
             msk.index_copy_(0, idx, m)
             has.index_copy_(0, idx, (m.flatten(1).amax(1) > 0).to(x.dtype))   # an empty mask is no anomaly
         self.last = dict(idx=idx, beta=beta)

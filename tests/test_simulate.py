@@ -223,3 +223,30 @@ def test_ops_equal_their_formulas_and_leave_the_input_alone():
     assert torch.equal(A.aug_invert(x), 1 - x)
     for name, op in A.AUG_OPS.items():
         op(x, **p[name]); assert torch.equal(x, x0), name
+
+def test_kept_memory_is_only_reused_when_nothing_holds_it():
+    "BufferPool / reuse_memory: outputs the caller keeps (or views, numpy arrays of them) are never written to again."
+    import pickle
+    from draem_nb.core import BufferPool
+    bank = builtin_textures(32)
+    x = smooth_imgs(8, 32, 0)
+    sim, plain = AnomalySimulator(bank, p_anomaly=1.), AnomalySimulator(bank, p_anomaly=1., reuse_memory=False)
+    seed = lambda: torch.Generator().manual_seed(5)
+    first = sim(x, generator=seed())
+    for a, b in zip(first, plain(x, generator=seed())): assert torch.equal(a, b)   # the same values as in new memory
+    keep = [t.clone() for t in first]
+    view, arr = first[1][3], first[2].numpy()
+    held = {t.data_ptr() for t in first[1:3]}
+    del first
+    for i in range(4):
+        out = sim(x, generator=torch.Generator().manual_seed(i))
+        assert not held & {t.data_ptr() for t in out[1:3]}    # the view and the numpy array keep that memory in use
+    assert torch.equal(view, keep[1][3]) and np.array_equal(arr, keep[2].numpy())
+    del out
+    still = AnomalySimulator(bank, rotate_p=0.)                # aug is then its only (3, H, W) output
+    p = still(x)[1].data_ptr()
+    assert still(x)[1].data_ptr() == p                         # dropped outputs: their memory comes back
+    assert pickle.loads(pickle.dumps(sim))(x, generator=seed())[1].shape == x.shape   # picklable (the pool's buffers are not sent)
+    pool = BufferPool(keep=2)
+    ts = [pool.empty((2, 5)) for _ in range(3)]
+    assert len({t.data_ptr() for t in ts}) == 3 and len(pool._bufs[("", 20, torch.float32)]) == 2   # beyond keep: plain tensors
