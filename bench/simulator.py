@@ -18,7 +18,7 @@ Contestants:
   anomalib_notex  the same without a texture folder (its Perlin-noise-as-texture mode), for reference.
 
 Timing interleaves the contestants (A B A B ...) after a warm-up and reports the median batch time, so load from other
-processes hits them alike. Prints readable lines, then ONE JSON line, then the ratio.
+processes hits them alike; `page_faults_per_call` is each contestant's mean minor page faults per call (getrusage). Prints readable lines, then ONE JSON line, then the ratio.
 
     .venv-bench/bin/python bench/simulator.py      # with anomalib
     .venv/bin/python bench/simulator.py            # draem_nb only (says the peer is skipped)
@@ -97,7 +97,8 @@ def main():
         fns['anomalib_notex_cpu'] = lambda: peer_notex(x)
     print(f'peer: {peer_info}')
     t = time.perf_counter(); sim(x, generator=g); t_first = time.perf_counter() - t   # builds the resized bank once
-    res = {k: a.bs / v for k, v in interleaved_median(fns, a.reps, warm=2).items()}
+    flt = {}
+    res = {k: a.bs / v for k, v in interleaved_median(fns, a.reps, warm=2, faults=flt).items()}
     if torch.cuda.is_available():
         dev = torch.device('cuda'); xc = x.to(dev); gc = torch.Generator(device=dev).manual_seed(0)
         def f(): sim(xc, generator=gc); sync(dev)
@@ -106,7 +107,7 @@ def main():
     malloc = {k: v for k, v in os.environ.items() if k.startswith('MALLOC_') or k in ('GLIBC_TUNABLES', 'LD_PRELOAD')}
     out = dict(bench='simulator', code=code_version(), malloc=malloc or 'default', size=a.size, bs=a.bs, threads=a.threads, images=img_src, textures=tex_src,
                n_textures=len(bank), texture_load_s=round(t_load, 3), first_call_s=round(t_first, 3), peer=peer_info,
-               **{f'{k}_img_s': round(v, 1) for k, v in res.items()})
+               **{f'{k}_img_s': round(v, 1) for k, v in res.items()}, page_faults_per_call=flt)
     if 'anomalib_cpu' in res:
         out['ratio_cpu'] = round(res['ours_cpu'] / res['anomalib_cpu'], 2)
         out['ratio_cpu_notex'] = round(res['ours_cpu'] / res['anomalib_notex_cpu'], 2)
